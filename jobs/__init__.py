@@ -1,0 +1,1 @@
+"""Background side of Ruptura: models, queue, ledger, job functions and the pure engines."""
