@@ -100,12 +100,22 @@ def add_stack_args(parser: argparse.ArgumentParser, workers: int = 2) -> None:
         default=workers,
         help=f"run_worker.py processes (embedded: worker threads); default {workers}",
     )
-    g.add_argument("--api-threads", type=int, default=16, help="waitress threads (default 16)")
+    g.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="waitress",
+        help="HTTP server: waitress (run_api.py) or gunicorn (gthread workers, service mode "
+        "only); default waitress",
+    )
+    g.add_argument(
+        "--api-threads", type=int, default=16, help="threads per API process (default 16)"
+    )
     g.add_argument(
         "--api-processes",
         type=int,
         default=1,
-        help="run_api.py --processes (service mode; default 1)",
+        help="API processes: run_api.py --processes, or gunicorn --workers (service mode; "
+        "default 1)",
     )
     g.add_argument(
         "--chunk-size",
@@ -115,6 +125,9 @@ def add_stack_args(parser: argparse.ArgumentParser, workers: int = 2) -> None:
         "20 a job, larger for large batches)",
     )
     g.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite file)")
+
+
+SERVERS = ("waitress", "gunicorn")
 
 
 class Child:
@@ -173,9 +186,16 @@ class Stack:
         chunk_size: int | None = None,
         env: dict[str, str] | None = None,
         keep: bool = False,
+        server: str = "waitress",
     ):
         if bool(pg) != bool(redis_url):
             raise SystemExit("--pg and --redis go together (or neither, for the embedded mode)")
+        if server == "gunicorn" and not pg:
+            raise SystemExit(
+                "--server gunicorn needs --pg and --redis (the embedded mode's "
+                "worker threads live in run_api.py)"
+            )
+        self.server = server
         self.pg, self.redis_url, self.workers = pg, redis_url, workers
         self.api_threads, self.api_processes, self.keep = api_threads, api_processes, keep
         self.tmp = Path(tempfile.mkdtemp(prefix="ruptura-bench-"))
@@ -201,7 +221,8 @@ class Stack:
         if self.embedded:
             return f"embedded-sqlite+{self.workers}threads"
         api = f"+{self.api_processes}api" if self.api_processes > 1 else ""
-        return f"postgresql+redis+{self.workers}workers{api}"
+        server = "+gunicorn" if self.server == "gunicorn" else ""
+        return f"postgresql+redis+{self.workers}workers{api}{server}"
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -253,6 +274,14 @@ class Stack:
         api_args = ["run_api.py", "--port", str(port), "--threads", str(self.api_threads)]
         if not self.embedded and self.api_processes > 1:
             api_args += ["--processes", str(self.api_processes)]
+        if self.server == "gunicorn":  # the same app, from its factory, under gunicorn
+            api_args = [
+                *("-m", "gunicorn", "--bind", f"127.0.0.1:{port}"),
+                *("--workers", str(self.api_processes), "--worker-class", "gthread"),
+                *("--threads", str(self.api_threads), "--backlog", "1024"),
+                *("--keep-alive", "30", "--log-level", "warning"),
+                "api:create_app()",
+            ]
         self.api = Child(api_args, env, self.tmp / "api.log")
         if not self.embedded:
             for i in range(self.workers):
@@ -581,5 +610,6 @@ def stack_from(args, **extra) -> Stack:
         api_processes=args.api_processes,
         chunk_size=args.chunk_size,
         keep=args.keep,
+        server=args.server,
         **extra,
     )

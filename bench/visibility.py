@@ -6,8 +6,13 @@ web/static/ruptura.js enqueues every row and polls every 2 s (its default, honou
 `performance.timeOrigin + performance.now()`):
   - `event`: when the `ruptura:result` event fired (the poller received the result), and
   - `shown`: when the row's `data-ruptura-result` turned to the final status (the badge).
-The commit time is the analysis's `finished_at` in the database (taken just before the
-finishing statement, so the figures slightly over-state the delay). The page is reloaded
+Two commit times: the analysis's `finished_at` in the database (taken just before the
+finishing statement, so it over-states the delay), and, on PostgreSQL, the moment the bench
+hears the finish's `NOTIFY ruptura_finish` (delivered at commit; matched by `finish_seq`),
+which is the commit itself to within the loopback delivery: `*_commit` figures. `late`
+counts results that the first poll of their batch starting after the commit did not bring
+(a stale read would show there; it should be 0), and `parts` splits the delay: commit →
+next poll start → `ruptura:result` event → row shown. The page is reloaded
 `--rounds` times (each load enqueues the orders again, so every round is a fresh set of
 analyses). Reports p50/p99/max of shown − finished_at (and of event − finished_at), and
 `shown_steady`: the same for results committed after every batch's first poll. Before it,
@@ -24,6 +29,7 @@ import argparse
 import itertools
 import statistics
 import sys
+import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -83,8 +89,9 @@ def parse(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def commits(stack, since: float) -> dict[str, float]:
-    """Return order → finished_at (epoch s) of the analyses of batches created after `since`."""
+def commits(stack, since: float) -> dict[str, tuple[float, int | None, str]]:
+    """Return order → (finished_at epoch s, finish_seq, batch id) of batches created after
+    `since`."""
     from datetime import UTC, datetime
 
     from sqlalchemy import select
@@ -95,14 +102,56 @@ def commits(stack, since: float) -> dict[str, float]:
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(BatchItem.order_number, Analysis.finished_at)
+                select(
+                    BatchItem.order_number,
+                    Analysis.finished_at,
+                    Analysis.finish_seq,
+                    BatchItem.batch_id,
+                )
                 .join(Analysis, Analysis.id == BatchItem.analysis_id)
                 .join(Batch, Batch.id == BatchItem.batch_id)
                 .where(Batch.created_at >= datetime.fromtimestamp(since, UTC))
             ).all()
     finally:
         engine.dispose()
-    return {number: finished.timestamp() for number, finished in rows if finished is not None}
+    return {
+        number: (finished.timestamp(), seq, str(batch))
+        for number, finished, seq, batch in rows
+        if finished is not None
+    }
+
+
+class CommitClock:
+    """Hear every `NOTIFY ruptura_finish` (sent at commit) and when: finish_seq → epoch s."""
+
+    def __init__(self, database_url: str):
+        from sqlalchemy.engine import make_url
+
+        from jobs.ledger import FINISH_CHANNEL
+
+        self.heard: dict[int, float] = {}
+        self.dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+        self.channel = FINISH_CHANNEL
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise RuntimeError("could not LISTEN for finishes")
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(f"LISTEN {self.channel}")
+            self.ready.set()
+            while not self.stop.is_set():
+                for note in conn.notifies(timeout=0.5):
+                    self.heard.setdefault(int(note.payload), time.time())
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
 
 
 def stats(delays_s: list[float]) -> dict:
@@ -136,10 +185,14 @@ def main(argv=None) -> None:
         "machine": machine(),
     }
     shown_delays, event_delays, steady_delays, polls, gaps, missing = [], [], [], [], [], 0
+    carried: list[tuple[float, int]] = []  # (ms, bytes) of the polls that brought results
+    commit_delays, commit_steady, late = [], [], 0
+    parts: dict[str, list[float]] = {"to_next_poll": [], "poll_to_event": [], "event_to_shown": []}
     with stack_from(args) as stack, sync_playwright() as pw:
         out["mode"] = stack.mode
         log(f"loading the book: {args.orders} orders")
         put_book(stack.url, book)
+        clock = None if stack.embedded else CommitClock(stack.database_url)
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.add_init_script(RECORDER)
@@ -160,19 +213,49 @@ def main(argv=None) -> None:
             entries = page.evaluate(
                 """() => performance.getEntriesByType('resource')
                      .filter((e) => e.name.includes('/results'))
-                     .map((e) => [e.name.split('?')[0], e.startTime, e.responseEnd])"""
+                     .map((e) => [e.name.split('?')[0], e.startTime, e.responseEnd,
+                                  e.responseStatus, e.encodedBodySize])"""
             )
-            polls += [end - start for _, start, end in entries]
+            origin = page.evaluate("performance.timeOrigin")
+            polls += [end - start for _, start, end, *_ in entries]
+            carried += [(end - start, size) for _, start, end, code, size in entries if code == 200]
             by_batch: dict[str, list[float]] = {}
-            for name, start, _ in entries:
+            for name, start, *_ in entries:
                 by_batch.setdefault(name, []).append(start)
             for starts in by_batch.values():
                 starts.sort()
                 gaps += [b - a for a, b in itertools.pairwise(starts)]
             page.evaluate("performance.clearResourceTimings()")
-            finished = commits(stack, since)
+            rows = commits(stack, since)
+            finished = {o: row[0] for o, row in rows.items()}
             shown = {o: t / 1000 for o, t in recorded["shown"]}
             event = {o: t / 1000 for o, t in recorded["events"]}
+            if clock is not None:
+                # the results poll of each batch, as (start, end) epoch s, in time order
+                batch_polls: dict[str, list[tuple[float, float]]] = {}
+                for name, start, end, *_ in entries:
+                    batch = name.rstrip("/").split("/")[-2]
+                    batch_polls.setdefault(batch, []).append(
+                        ((origin + start) / 1000, (origin + end) / 1000)
+                    )
+                for o, (_, seq, batch) in rows.items():
+                    committed = clock.heard.get(seq)
+                    if committed is None or o not in shown:
+                        continue
+                    commit_delays.append(shown[o] - committed)
+                    if committed >= max(posts) / 1000 + 2.0:
+                        commit_steady.append(shown[o] - committed)
+                    after = [p for p in sorted(batch_polls.get(batch, [])) if p[0] >= committed]
+                    if not after or o not in event:
+                        continue
+                    # a batch's polls run one after another (the next is set up once the answer
+                    # is handled): a result that the first poll after its commit brought is out
+                    # before the second starts
+                    if len(after) > 1 and event[o] > after[1][0]:
+                        late += 1
+                    parts["to_next_poll"].append(after[0][0] - committed)
+                    parts["poll_to_event"].append(event[o] - after[0][0])
+                    parts["event_to_shown"].append(shown[o] - event[o])
             missing += sum(1 for o in finished if o not in shown)
             round_delays = [shown[o] - finished[o] for o in finished if o in shown]
             shown_delays += round_delays
@@ -188,15 +271,31 @@ def main(argv=None) -> None:
             log(f"round {r + 1}: {len(round_delays)} results, {stats(round_delays)}")
             time.sleep(1)
         browser.close()
+        if clock is not None:
+            clock.close()
     out["shown"] = stats(shown_delays)
     out["event"] = stats(event_delays)
     out["shown_steady"] = stats(steady_delays)
+    if commit_delays:
+        out["shown_commit"] = stats(commit_delays)
+        out["shown_steady_commit"] = stats(commit_steady)
+        out["late"] = late
+        # where the time goes: commit → next poll of its batch starts → the result's event
+        # (request, response, JSON parsing) → the row shows it (the next animation frame)
+        out["parts"] = {name: stats(values) for name, values in parts.items()}
     out["poll_request_ms"] = {
         "count": len(polls),
         "p50": round(percentile(polls, 50), 1) if polls else None,
         "p99": round(percentile(polls, 99), 1) if polls else None,
         "max": round(max(polls), 1) if polls else None,
     }
+    if carried:
+        out["poll_200_ms"] = {
+            "count": len(carried),
+            "p50": round(percentile([ms for ms, _ in carried], 50), 1),
+            "p99": round(percentile([ms for ms, _ in carried], 99), 1),
+            "kb_p50": round(percentile([b / 1024 for _, b in carried], 50), 1),
+        }
     # start-to-start time between two polls of one batch: 2 s after each response
     out["poll_period_ms"] = {
         "count": len(gaps),
