@@ -29,6 +29,10 @@ class Config:
 
     DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' / 'ruptura.db'}"
     REDIS_URL = os.environ.get("REDIS_URL") or None  # None: in-process queue (fakeredis + threads)
+    # PostgreSQL connections per process: pool + overflow (the server's max_connections bounds
+    # the sum over every API and worker process).
+    DB_POOL_SIZE = env_int("RUPTURA_DB_POOL_SIZE", 10)
+    DB_MAX_OVERFLOW = env_int("RUPTURA_DB_MAX_OVERFLOW", 20)
     QUEUE_NAME = os.environ.get("RUPTURA_QUEUE", "ruptura")
     EMBEDDED_WORKERS = env_int("RUPTURA_EMBEDDED_WORKERS", 2)
     API_PROCESSES = env_int("RUPTURA_API_PROCESSES", 1)  # run_api.py --processes (service mode)

@@ -171,6 +171,7 @@ class BatchItem(Resource):
     @ns.doc("get_batch")
     @ns.response(200, "Batch status", STATUS)
     @ns.response(404, "No such batch", ERROR)
+    @ns.response(422, "Unusable batch id (e.g. a NUL character)", ERROR)
     def get(self, batch_id):
         session = db.reader
         with session.begin():

@@ -32,6 +32,7 @@ class OrderItem(Resource):
     @ns.doc("delete_order", description="Close an order: its demand leaves every analysis.")
     @ns.response(204, "Deleted")
     @ns.response(404, "No such order", ERROR)
+    @ns.response(422, "Unusable order number (e.g. a NUL character)", ERROR)
     def delete(self, number):
         session = db.session
         with session.begin():

@@ -49,13 +49,17 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
     return engine
 
 
-def make_engines(url: str) -> tuple[Engine, Engine]:
-    """Create the (write, read) engines for a PostgreSQL or SQLite URL."""
+def make_engines(url: str, pool_size: int = 10, max_overflow: int = 20) -> tuple[Engine, Engine]:
+    """Create the (write, read) engines for a PostgreSQL or SQLite URL.
+
+    On PostgreSQL both share one pool: at most `pool_size + max_overflow` connections per
+    process (plus the results cache's listener in API processes).
+    """
     if url.startswith("sqlite"):
         return _sqlite_engine(url, "BEGIN IMMEDIATE"), _sqlite_engine(url, "BEGIN")
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
     return engine, engine.execution_options(isolation_level="REPEATABLE READ")
 
 

@@ -51,7 +51,11 @@ def configure(config: Any) -> Runtime:
     if _current is not None:
         _current.engine.dispose()
         _current.read_engine.dispose()
-    engine, read_engine = make_engines(settings["DATABASE_URL"])
+    engine, read_engine = make_engines(
+        settings["DATABASE_URL"],
+        pool_size=settings.get("DB_POOL_SIZE", 10),
+        max_overflow=settings.get("DB_MAX_OVERFLOW", 20),
+    )
     connection = redis_connection(settings.get("REDIS_URL"))
     _current = Runtime(
         settings=settings,

@@ -269,3 +269,22 @@ def test_cache_is_keyed_by_data_version(loaded, run_jobs):
     # N=230; S(03-02)=100, the new receipt is usable 03-03 → S=600: late by one day
     assert (o4["status"], o4["lines"][0]["status"]) == ("short", "late")
     assert o4["lines"][0]["available_on"] == "2026-03-03"
+
+
+def test_a_nul_in_a_path_is_a_clear_error_and_changes_nothing(loaded, app):
+    # PostgreSQL refuses NUL in text (422, the documented answer); SQLite stores it, so there the
+    # order or batch simply does not exist (404). Never a 500, and the order book is untouched.
+    expected = 422 if app.config["DATABASE_URL"].startswith("postgresql") else 404
+    for method, path in [
+        ("get", "/api/v1/batches/a%00b"),
+        ("get", "/api/v1/batches/a%00b/results"),
+        ("get", "/api/v1/orders/O%001/analysis"),
+        ("delete", "/api/v1/orders/O%001"),
+    ]:
+        response = getattr(loaded, method)(path)
+        assert response.status_code == expected, (path, response.get_json())
+        assert response.get_json()["error"]["code"]
+    assert (
+        loaded.get("/api/v1/orders/O1/analysis", query_string={"fresh": "true"}).status_code == 200
+    )
+    assert post_batch(loaded, ["O1"]).status_code == 202

@@ -469,7 +469,7 @@ def test_window_ruptura_api_and_events_in_portuguese(example, page, page_errors)
     assert page.evaluate("() => window.Ruptura.result('O5').status") == "short"
     assert page.evaluate("() => window.Ruptura.result('O1')") is None
 
-    ready = (date.today() + timedelta(days=8)).isoformat()
+    ready = (date.today() + timedelta(days=8)).strftime("%d/%m/%Y")  # dates in pt-BR form
     assert badge(page, "O4").inner_text() == "Em falta"
     assert badge(page, "O4").get_attribute("title") == f"Disponibilidade 0% · pronto em {ready}"
     assert badge(page, "O5").get_attribute("title") == "Disponibilidade 0% · sem data prevista"
@@ -481,6 +481,12 @@ def test_window_ruptura_api_and_events_in_portuguese(example, page, page_errors)
     headers = dialog.locator("table.ruptura-lines th").all_inner_texts()
     assert headers[:5] == ["Produto", "Qtd", "Situação", "Falta", "Disponível em"]
     assert dialog.locator(".ruptura-line-status").inner_text() == "Atrasado"
+    cells = dialog.locator("tr.ruptura-line td").all_inner_texts()
+    assert cells[4] == ready  # "Disponível em", dd/mm/aaaa
+    tips = dialog.locator("svg.ruptura-chart title").all_text_contents()
+    today = date.today()
+    assert tips[0].startswith(today.strftime("%d/%m/%Y") + ": ")
+    assert tips[-1].startswith((today + timedelta(days=len(tips) - 1)).strftime("%d/%m/%Y") + ": ")
     dialog.locator(".ruptura-close").click()
     assert not dialog.is_visible()
     assert page_errors(page) == []

@@ -290,6 +290,12 @@
       }
       return numberFormat.format(v);
     }
+    // Dates come as ISO days; pt-BR readers get dd/mm/aaaa, en keeps ISO (unambiguous).
+    function day(iso) {
+      var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(iso == null ? '' : iso));
+      if (!m || !/^pt/i.test(cfg.locale)) return String(iso == null ? '' : iso);
+      return m[3] + '/' + m[2] + '/' + m[1];
+    }
     function authHeaders() { return cfg.token ? { Authorization: 'Bearer ' + cfg.token } : {}; }
     function emit(name, detail) {
       if (typeof global.CustomEvent !== 'function' || !doc.dispatchEvent) return;
@@ -412,7 +418,7 @@
       var title = '';
       if (a) {
         title = labels.availability + ' ' + fmt(a.availability_pct) + '% \u00b7 ' +
-          (a.ready_date ? labels.ready + ' ' + a.ready_date : labels.noReady);
+          (a.ready_date ? labels.ready + ' ' + day(a.ready_date) : labels.noReady);
       } else if (st.error) title = String(st.error.message || st.error.code || '');
       else if (status === 'timeout' || status === 'error') title = labels.timedOut;
       if (title) b.setAttribute('title', title); else b.removeAttribute('title');
@@ -617,7 +623,7 @@
         labels.order + ' ' + order + ' \u2014 ' + (labels[st.status] || st.status);
       dialog.querySelector('.ruptura-dialog-summary').textContent = st.analysis
         ? labels.availability + ' ' + fmt(a.availability_pct) + '% \u00b7 ' +
-          (a.ready_date ? labels.ready + ' ' + a.ready_date : labels.noReady)
+          (a.ready_date ? labels.ready + ' ' + day(a.ready_date) : labels.noReady)
         : String((st.error && (st.error.message || st.error.code)) || '');
       var body = dialog.querySelector('.ruptura-dialog-body');
       while (body.firstChild) body.removeChild(body.firstChild);
@@ -642,7 +648,7 @@
         sc.appendChild(el('span', 'ruptura-line-status ruptura-line-' + ls, labels['line_' + ls] || l.status));
         tr.appendChild(sc);
         tr.appendChild(el('td', 'ruptura-num', fmt(l.shortfall)));
-        tr.appendChild(el('td', null, l.available_on || '\u2014'));
+        tr.appendChild(el('td', null, l.available_on ? day(l.available_on) : '\u2014'));
         var cc = el('td', 'ruptura-chart-cell');
         if (Array.isArray(l.projection) && l.projection.length) cc.appendChild(chart(l.projection));
         tr.appendChild(cc);
@@ -666,7 +672,7 @@
           x: (i * bw + 1).toFixed(1), y: top.toFixed(1), width: Math.max(1, bw - 2).toFixed(1),
           height: Math.max(1, Math.abs(y(v) - y(0))).toFixed(1), fill: neg ? '#c62828' : '#2e7d32' });
         var tt = svg('title', {});
-        tt.textContent = String((pts[i] && pts[i].date) || '') + ': ' + fmt(v);
+        tt.textContent = day((pts[i] && pts[i].date) || '') + ': ' + fmt(v);
         r.appendChild(tt);
         s.appendChild(r);
       });
