@@ -271,10 +271,11 @@ class Stack:
         self.env = env
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        api_args = ["run_api.py", "--port", str(port), "--threads", str(self.api_threads)]
-        if not self.embedded and self.api_processes > 1:
-            api_args += ["--processes", str(self.api_processes)]
-        if self.server == "gunicorn":  # the same app, from its factory, under gunicorn
+        if self.server == "waitress":
+            api_args = ["run_api.py", "--port", str(port), "--threads", str(self.api_threads)]
+            if not self.embedded and self.api_processes > 1:
+                api_args += ["--processes", str(self.api_processes)]
+        else:  # the same app, from its factory, under gunicorn
             api_args = [
                 *("-m", "gunicorn", "--bind", f"127.0.0.1:{port}"),
                 *("--workers", str(self.api_processes), "--worker-class", "gthread"),

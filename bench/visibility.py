@@ -26,6 +26,7 @@ workers are faster than the interval, those early results show up to 2 s late.
 from __future__ import annotations
 
 import argparse
+import bisect
 import itertools
 import statistics
 import sys
@@ -154,6 +155,53 @@ class CommitClock:
         self.thread.join(timeout=5)
 
 
+COMMIT_SERIES = (
+    "shown_commit",
+    "shown_steady_commit",
+    "to_next_poll",
+    "poll_to_event",
+    "event_to_shown",
+)
+
+
+def polls_by_batch(entries: list, origin: float) -> dict[str, list[tuple[float, float]]]:
+    """Group results polls by batch id as (start, end) epoch seconds, in time order."""
+    grouped: dict[str, list[tuple[float, float]]] = {}
+    for name, start, end, *_ in entries:
+        batch = name.rstrip("/").split("/")[-2]  # …/batches/{id}/results
+        grouped.setdefault(batch, []).append(((origin + start) / 1000, (origin + end) / 1000))
+    for spans in grouped.values():
+        spans.sort()
+    return grouped
+
+
+def split_by_commit(rows, heard, batch_polls, shown, event, steady_from, into) -> int:
+    """Add each result's delays from its heard commit to the `COMMIT_SERIES` lists of `into`;
+    return how many results the first poll after their commit did not bring."""
+    late = 0
+    starts = {batch: [p[0] for p in spans] for batch, spans in batch_polls.items()}
+    for o, (_, seq, batch) in rows.items():
+        committed = heard.get(seq)
+        if committed is None or o not in shown:
+            continue
+        into["shown_commit"].append(shown[o] - committed)
+        if committed >= steady_from:
+            into["shown_steady_commit"].append(shown[o] - committed)
+        i = bisect.bisect_left(starts.get(batch, []), committed)
+        spans = batch_polls.get(batch, [])
+        if i == len(spans) or o not in event:
+            continue
+        # a batch's polls run one after another (the next is set up once the answer is
+        # handled): a result that the first poll after its commit brought is out before the
+        # second starts
+        if i + 1 < len(spans) and event[o] > spans[i + 1][0]:
+            late += 1
+        into["to_next_poll"].append(spans[i][0] - committed)
+        into["poll_to_event"].append(event[o] - spans[i][0])
+        into["event_to_shown"].append(shown[o] - event[o])
+    return late
+
+
 def stats(delays_s: list[float]) -> dict:
     """p50/p99/max/mean of delays, in seconds."""
     if not delays_s:
@@ -186,8 +234,8 @@ def main(argv=None) -> None:
     }
     shown_delays, event_delays, steady_delays, polls, gaps, missing = [], [], [], [], [], 0
     carried: list[tuple[float, int]] = []  # (ms, bytes) of the polls that brought results
-    commit_delays, commit_steady, late = [], [], 0
-    parts: dict[str, list[float]] = {"to_next_poll": [], "poll_to_event": [], "event_to_shown": []}
+    late = 0
+    by_commit: dict[str, list[float]] = {name: [] for name in COMMIT_SERIES}
     with stack_from(args) as stack, sync_playwright() as pw:
         out["mode"] = stack.mode
         log(f"loading the book: {args.orders} orders")
@@ -219,49 +267,24 @@ def main(argv=None) -> None:
             origin = page.evaluate("performance.timeOrigin")
             polls += [end - start for _, start, end, *_ in entries]
             carried += [(end - start, size) for _, start, end, code, size in entries if code == 200]
-            by_batch: dict[str, list[float]] = {}
-            for name, start, *_ in entries:
-                by_batch.setdefault(name, []).append(start)
-            for starts in by_batch.values():
-                starts.sort()
-                gaps += [b - a for a, b in itertools.pairwise(starts)]
+            batch_polls = polls_by_batch(entries, origin)
+            for spans in batch_polls.values():
+                gaps += [(b[0] - a[0]) * 1000 for a, b in itertools.pairwise(spans)]
             page.evaluate("performance.clearResourceTimings()")
             rows = commits(stack, since)
             finished = {o: row[0] for o, row in rows.items()}
             shown = {o: t / 1000 for o, t in recorded["shown"]}
             event = {o: t / 1000 for o, t in recorded["events"]}
-            if clock is not None:
-                # the results poll of each batch, as (start, end) epoch s, in time order
-                batch_polls: dict[str, list[tuple[float, float]]] = {}
-                for name, start, end, *_ in entries:
-                    batch = name.rstrip("/").split("/")[-2]
-                    batch_polls.setdefault(batch, []).append(
-                        ((origin + start) / 1000, (origin + end) / 1000)
-                    )
-                for o, (_, seq, batch) in rows.items():
-                    committed = clock.heard.get(seq)
-                    if committed is None or o not in shown:
-                        continue
-                    commit_delays.append(shown[o] - committed)
-                    if committed >= max(posts) / 1000 + 2.0:
-                        commit_steady.append(shown[o] - committed)
-                    after = [p for p in sorted(batch_polls.get(batch, [])) if p[0] >= committed]
-                    if not after or o not in event:
-                        continue
-                    # a batch's polls run one after another (the next is set up once the answer
-                    # is handled): a result that the first poll after its commit brought is out
-                    # before the second starts
-                    if len(after) > 1 and event[o] > after[1][0]:
-                        late += 1
-                    parts["to_next_poll"].append(after[0][0] - committed)
-                    parts["poll_to_event"].append(event[o] - after[0][0])
-                    parts["event_to_shown"].append(shown[o] - event[o])
-            missing += sum(1 for o in finished if o not in shown)
-            round_delays = [shown[o] - finished[o] for o in finished if o in shown]
-            shown_delays += round_delays
             # after every batch's first poll (POST + Retry-After: 2), the pollers run their
             # steady 2 s loop; before it, results wait for that first poll
             steady_from = max(posts) / 1000 + 2.0 if posts else 0
+            if clock is not None:
+                late += split_by_commit(
+                    rows, clock.heard, batch_polls, shown, event, steady_from, by_commit
+                )
+            missing += sum(1 for o in finished if o not in shown)
+            round_delays = [shown[o] - finished[o] for o in finished if o in shown]
+            shown_delays += round_delays
             steady_delays += [
                 shown[o] - finished[o]
                 for o in finished
@@ -276,13 +299,13 @@ def main(argv=None) -> None:
     out["shown"] = stats(shown_delays)
     out["event"] = stats(event_delays)
     out["shown_steady"] = stats(steady_delays)
-    if commit_delays:
-        out["shown_commit"] = stats(commit_delays)
-        out["shown_steady_commit"] = stats(commit_steady)
+    if by_commit["shown_commit"]:
+        out["shown_commit"] = stats(by_commit["shown_commit"])
+        out["shown_steady_commit"] = stats(by_commit["shown_steady_commit"])
         out["late"] = late
         # where the time goes: commit → next poll of its batch starts → the result's event
         # (request, response, JSON parsing) → the row shows it (the next animation frame)
-        out["parts"] = {name: stats(values) for name, values in parts.items()}
+        out["parts"] = {name: stats(by_commit[name]) for name in COMMIT_SERIES[2:]}
     out["poll_request_ms"] = {
         "count": len(polls),
         "p50": round(percentile(polls, 50), 1) if polls else None,

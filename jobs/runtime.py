@@ -44,6 +44,9 @@ def settings_from(config: Any) -> dict[str, Any]:
     return {k: getattr(config, k) for k in dir(config) if k.isupper()}
 
 
+POOL_SETTINGS = {"pool_size": "DB_POOL_SIZE", "max_overflow": "DB_MAX_OVERFLOW"}
+
+
 def configure(config: Any) -> Runtime:
     """Build the runtime for this process from settings, replacing any previous one."""
     global _current
@@ -51,11 +54,8 @@ def configure(config: Any) -> Runtime:
     if _current is not None:
         _current.engine.dispose()
         _current.read_engine.dispose()
-    engine, read_engine = make_engines(
-        settings["DATABASE_URL"],
-        pool_size=settings.get("DB_POOL_SIZE", 10),
-        max_overflow=settings.get("DB_MAX_OVERFLOW", 20),
-    )
+    pool = {arg: settings[key] for arg, key in POOL_SETTINGS.items() if key in settings}
+    engine, read_engine = make_engines(settings["DATABASE_URL"], **pool)
     connection = redis_connection(settings.get("REDIS_URL"))
     _current = Runtime(
         settings=settings,

@@ -292,9 +292,8 @@
     }
     // Dates come as ISO days; pt-BR readers get dd/mm/aaaa, en keeps ISO (unambiguous).
     function day(iso) {
-      var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(iso == null ? '' : iso));
-      if (!m || !/^pt/i.test(cfg.locale)) return String(iso == null ? '' : iso);
-      return m[3] + '/' + m[2] + '/' + m[1];
+      var s = iso == null ? '' : String(iso), m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+      return m && /^pt/i.test(cfg.locale) ? m[3] + '/' + m[2] + '/' + m[1] : s;
     }
     function authHeaders() { return cfg.token ? { Authorization: 'Bearer ' + cfg.token } : {}; }
     function emit(name, detail) {
@@ -672,7 +671,7 @@
           x: (i * bw + 1).toFixed(1), y: top.toFixed(1), width: Math.max(1, bw - 2).toFixed(1),
           height: Math.max(1, Math.abs(y(v) - y(0))).toFixed(1), fill: neg ? '#c62828' : '#2e7d32' });
         var tt = svg('title', {});
-        tt.textContent = day((pts[i] && pts[i].date) || '') + ': ' + fmt(v);
+        tt.textContent = day(pts[i] && pts[i].date) + ': ' + fmt(v);
         r.appendChild(tt);
         s.appendChild(r);
       });
