@@ -68,8 +68,14 @@ def main(argv=None) -> None:
     )
     access = "tokens required for writes" if Config.API_TOKENS else "OPEN (no API tokens set)"
     url = f"http://{args.host}:{args.port}"
-    if processes > 1:
+    try:  # bind first: a busy port is a one-line error, before any worker thread starts
         sock = listen(args.host, args.port)
+    except OSError as exc:
+        raise SystemExit(
+            f"cannot listen on {url}: {exc.strerror} (is another server running there? "
+            "stop it or pass --port N)"
+        ) from None
+    if processes > 1:
         print(banner(mode, access, url), flush=True)
         supervise(processes, sock, args.threads)
         return
@@ -77,7 +83,7 @@ def main(argv=None) -> None:
     if embedded:
         start_background(app.extensions["ruptura.runtime"], Config.EMBEDDED_WORKERS)
     print(banner(mode, access, url), flush=True)
-    serve_app(app, args.threads, host=args.host, port=args.port)
+    serve_app(app, args.threads, sockets=[sock])
 
 
 def banner(mode: str, access: str, url: str) -> str:
@@ -101,7 +107,7 @@ def serve_app(app, threads: int, **where) -> None:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """Open the listening socket the API processes share."""
+    """Open the listening socket (the API processes share it when there are several)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

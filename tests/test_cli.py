@@ -1,6 +1,11 @@
 """The `ruptura` command: migrations, loading the example files (JSON and CSV), the demo."""
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -74,3 +79,27 @@ def test_demo_loads_a_deterministic_book(tmp_path):
     run(url2, "db", "upgrade")
     run(url2, "demo", "--orders", "40", "--seed", "7", "--as-of", "2026-03-02")
     assert counts(url2) == first
+
+
+def test_run_api_on_a_busy_port_says_so_in_one_line(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'busy.db'}"
+    try:
+        done = subprocess.run(
+            [sys.executable, "run_api.py", "--port", str(port)],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        busy.close()
+    assert done.returncode == 1
+    assert f"cannot listen on http://127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
